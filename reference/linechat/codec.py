@@ -583,10 +583,6 @@ class ServerConnection:
         self.state = State.REGISTERED
         self.name = name
 
-    def close(self) -> None:
-        """Stop processing: everything still buffered or received later is ignored."""
-        self.state = State.CLOSING
-
     def events(self) -> Iterator[Command | Reject | Closed]:
         """Every event that the data received so far yields."""
         while (event := self.next_event()) is not None:

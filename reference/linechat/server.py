@@ -133,6 +133,11 @@ class Outbox:
     def pending(self) -> int:
         return len(self._data)
 
+    @property
+    def closing(self) -> bool:
+        """The server is ending this connection: nothing more it sends is processed."""
+        return self._closing or self.dead
+
     def flush(self, writer: Writer | None) -> None:
         """Send what the kernel takes now; hand any rest to ``writer`` (None: the writer itself)."""
         with self._lock:
@@ -498,7 +503,7 @@ class ChatServer:
                 client.last_seen = time.monotonic()
                 client.protocol.receive_data(data)
                 for event in client.protocol.events():
-                    if isinstance(event, Closed):
+                    if isinstance(event, Closed) or client.outbox.closing:
                         return
                     self._handle(client, event)
 
@@ -521,7 +526,8 @@ class ChatServer:
                 self._close(client, Bye("see you"))
 
     def _close(self, client: Client, bye: Bye | None, *, wake_reader: bool = False) -> None:
-        client.protocol.close()
+        """End ``client``'s connection after ``bye``. Any thread may call this: only the
+        outbox is touched, and the reader thread notices ``outbox.closing``."""
         last = encode(bye) if bye else None
         if client.outbox.close_when_drained(last, wake_reader=wake_reader):
             client.outbox.flush(self._writer)
