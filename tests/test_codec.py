@@ -94,6 +94,7 @@ CLIENT_TABLE: list[tuple[str | None, bytes, list[object]]] = [
     ("bob", b"NAME\n", [reject(ErrorCode.ALREADY_REGISTERED)]),
     (None, b"WHO\nwho cares\n", [Who(), Who()]),
     (None, b"PING\nPING \nPING  a b \n", [Ping(), Ping(), Ping(" a b ")]),
+    (None, b"PING a\rb\nPING \x1b[2J\n", [reject(ErrorCode.TEXT_INVALID)] * 2),
     (None, b"EXIT\nMSG after\nNAME x\n", [Exit()]),
     (None, b"EXIT now please\n", [Exit()]),
     (None, b"\n\r\n", []),

@@ -209,7 +209,7 @@ class ChatClient:
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except TimeoutError:
-            raise
+            raise  # a bounded wait that expired, like every other one here
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ConnectionLost(f"cannot connect to {host}:{port}: {reason}") from None

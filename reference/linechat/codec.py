@@ -232,7 +232,7 @@ class Ping:
     token: str | None = None
 
     def __post_init__(self) -> None:
-        if self.token is not None and ("\n" in self.token or self.token == ""):
+        if self.token is not None and text_problem(self.token):
             raise ProtocolError(f"invalid token {self.token!r}")
 
 
@@ -332,7 +332,7 @@ class Pong:
     token: str | None = None
 
     def __post_init__(self) -> None:
-        if self.token is not None and ("\n" in self.token or self.token == ""):
+        if self.token is not None and text_problem(self.token):
             raise ProtocolError(f"invalid token {self.token!r}")
 
 
@@ -639,6 +639,9 @@ class ServerConnection:
                 return Reject(ErrorCode.LINE_TOO_LONG, f"relayed line would be {relayed} bytes")
             return Msg(argument)
         if word == "PING":
+            problem = text_problem(argument) if argument else None
+            if problem:  # PING-3: never echo a control character
+                return Reject(ErrorCode.TEXT_INVALID, f"token: {problem}")
             return Ping(argument or None)
         return Who() if word == "WHO" else Exit()
 

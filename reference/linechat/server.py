@@ -97,11 +97,11 @@ class ServerConfig:
 
 
 class Outbox:
-    """One connection's unsent output: a FIFO byte stream with a single owner at a time.
+    """One connection's unsent output: a FIFO byte stream, sent only by the ``Writer``.
 
-    ``append()`` returns True when the caller became the owner (the box was empty): it must
-    then call ``flush()`` once it has released any lock it holds. Everything here is guarded
-    by the box's own small lock, which is never held across a blocking call.
+    Any thread may ``append()``; the box's own small lock guards it and is never held across
+    a blocking call (sends are non-blocking). Lines appended while a send is pending are sent
+    together with it in one system call (coalescing).
     """
 
     def __init__(self, sock: socket.socket, limit: int) -> None:
@@ -109,22 +109,20 @@ class Outbox:
         self.limit = limit
         self._lock = threading.Lock()
         self._data = bytearray()
-        self._writer_owned = False
         self._closing = False  # shut the socket down once drained
         self._shutdown_how = socket.SHUT_WR
         self.dead = False  # nothing more will ever be sent
-        self.drained = threading.Event()
+        self.drained = threading.Event()  # meaningful once closing: set when all is sent
         self.drained.set()
 
     def append(self, data: bytes) -> bool | None:
-        """Queue ``data``. True: the caller owns the flush; False: someone else does;
-        None: the box is over its limit and the caller must kick its client."""
+        """Queue ``data``. True: the box was empty, so the caller must ``submit`` it to the
+        writer; False: nothing to do; None: over the limit, the caller must kick its client."""
         with self._lock:
             if self.dead or self._closing:
                 return False
             was_empty = not self._data
             self._data += data
-            self.drained.clear()
             if len(self._data) > self.limit:
                 return None
             return was_empty
@@ -138,43 +136,38 @@ class Outbox:
         """The server is ending this connection: nothing more it sends is processed."""
         return self._closing or self.dead
 
-    def flush(self, writer: Writer | None) -> None:
-        """Send what the kernel takes now; hand any rest to ``writer`` (None: the writer itself)."""
+    def flush(self) -> bool:
+        """Send what the kernel takes now, without blocking. True if a backlog remains."""
         with self._lock:
-            if self._writer_owned and writer is not None:
-                return  # the writer thread owns this box until it is drained
             while self._data and not self.dead:
                 try:
                     sent = self.sock.send(self._data)
                 except (BlockingIOError, InterruptedError):
-                    break
+                    return True
                 except OSError:
                     self._kill()  # the reader thread sees the broken socket and says LEAVE
-                    return
+                    return False
                 del self._data[:sent]
-            if self._data and not self.dead:
-                self._writer_owned = True
-                if writer is not None:
-                    writer.watch(self)
-                return
-            self._writer_owned = False
-            self._on_drained()
+            if not self.dead:
+                self._on_drained()
+            return False
 
     def close_when_drained(self, last: bytes | None = None, *, wake_reader: bool = False) -> bool:
         """Queue ``last`` (a BYE) and shut the socket down once everything is sent: the write
         side only (the reader drains input until the peer closes), or both sides when the
-        server, not the peer, ends the connection (``wake_reader``). True: call ``flush()``."""
+        server, not the peer, ends the connection (``wake_reader``). True: ``submit`` it."""
         with self._lock:
             if self.dead or self._closing:
                 return False
             if last:
                 self._data += last
-                self.drained.clear()
             self._closing = True
             self._shutdown_how = socket.SHUT_RDWR if wake_reader else socket.SHUT_WR
             if not self._data:
                 self._on_drained()
-            return bool(self._data) and not self._writer_owned
+                return False
+            self.drained.clear()
+            return True
 
     def discard(self) -> None:
         """Drop everything unsent and stop sending (a kicked or broken connection)."""
@@ -193,12 +186,14 @@ class Outbox:
             self.dead = True
             with contextlib.suppress(OSError):
                 self.sock.shutdown(self._shutdown_how)
-        self.drained.set()
+            self.drained.set()
 
 
 class Writer(threading.Thread):
-    """The one thread that sends backlogs: it waits until sockets with pending output can
-    take more. It also runs the periodic idle check, so no thread sleeps per connection."""
+    """The one thread that sends. Other threads only append to outboxes and ``submit`` the
+    ones that were empty; under load many lines then leave in one send per client, and no
+    thread is woken per delivery. Backlogged sockets are watched until writable. The writer
+    also runs the periodic timeout check, so no thread sleeps per connection."""
 
     def __init__(self, tick: Callable[[], None], tick_interval: float | None) -> None:
         super().__init__(name="linechat-writer", daemon=True)
@@ -207,16 +202,20 @@ class Writer(threading.Thread):
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ)
-        self._incoming: list[Outbox] = []
+        self._submitted: list[Outbox] = []
         self._lock = threading.Lock()
         self._stopping = False
         self._tick = tick
         self._tick_interval = tick_interval
 
-    def watch(self, box: Outbox) -> None:
+    def submit(self, boxes: list[Outbox]) -> None:
+        if not boxes:
+            return
         with self._lock:
-            self._incoming.append(box)
-        self._wake()
+            idle = not self._submitted
+            self._submitted.extend(boxes)
+        if idle:  # one wake-up per batch, not per box
+            self._wake()
 
     def stop(self) -> None:
         self._stopping = True
@@ -237,11 +236,9 @@ class Writer(threading.Thread):
                     if key.fileobj is self._wake_r:
                         with contextlib.suppress(BlockingIOError):
                             self._wake_r.recv(4096)
-                    else:
-                        box: Outbox = key.data
-                        box.flush(None)
-                        self._forget_if_done(box)
-                self._adopt()
+                    elif not key.data.flush():
+                        self._selector.unregister(key.fileobj)
+                self._flush_submitted()
                 if self._tick_interval is not None and time.monotonic() >= next_tick:
                     self._tick()
                     next_tick = time.monotonic() + self._tick_interval
@@ -250,26 +247,19 @@ class Writer(threading.Thread):
             self._wake_r.close()
             self._wake_w.close()
 
-    def _adopt(self) -> None:
+    def _flush_submitted(self) -> None:
         with self._lock:
-            boxes, self._incoming = self._incoming, []
+            boxes, self._submitted = self._submitted, []
+        registered = self._selector.get_map()
         for box in boxes:
-            fd = box.sock.fileno()
-            if fd < 0 or box.dead:
+            if not box.flush():
                 continue
-            known = self._selector.get_map().get(fd)
+            known = registered.get(box.sock.fileno())
             if known is not None and known.data is not box:  # a closed socket's reused number
                 self._selector.unregister(known.fileobj)
                 known = None
             if known is None:
                 self._selector.register(box.sock, selectors.EVENT_WRITE, box)
-            box.flush(None)
-            self._forget_if_done(box)
-
-    def _forget_if_done(self, box: Outbox) -> None:
-        if box.dead or not box.pending:
-            with contextlib.suppress(KeyError, ValueError, OSError):
-                self._selector.unregister(box.sock)
 
 
 class Client:
@@ -384,8 +374,7 @@ class Room:
                 self._queue(member, data, to_flush)
 
     def _flush(self, boxes: list[Outbox]) -> None:
-        for box in boxes:
-            box.flush(self._writer)
+        self._writer.submit(boxes)
 
 
 class ChatServer:
@@ -530,7 +519,7 @@ class ChatServer:
         outbox is touched, and the reader thread notices ``outbox.closing``."""
         last = encode(bye) if bye else None
         if client.outbox.close_when_drained(last, wake_reader=wake_reader):
-            client.outbox.flush(self._writer)
+            self._writer.submit([client.outbox])
 
     def _linger_and_close(self, client: Client) -> None:
         """Send what is queued (a BYE), then read and drop input until the peer closes, so

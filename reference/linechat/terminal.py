@@ -161,7 +161,7 @@ def describe(event: ServerEvent | Malformed) -> str:
         case Bye(text):
             return "* the server says bye" if text is None else f"* the server says bye: {text}"
         case Malformed(detail):
-            return f"! malformed line from the server: {detail}"
+            return f"! {detail}"
         case _:  # a reply nobody asked for
             return "* " + encode(event).decode("utf-8").rstrip("\n")
 
