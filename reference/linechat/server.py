@@ -540,8 +540,11 @@ class ChatServer:
         with self._clients_lock:
             clients = list(self._clients)
         log.info("shutting down: BYE to %d connections", len(clients))
-        for client in clients:
-            self._close(client, Bye("server shutting down"), wake_reader=True)
+        bye = encode(Bye("server shutting down"))
+        # Every outbox is closed (BYE queued, nothing accepted after it) before any is sent,
+        # so no client sees another's LEAVE after, or instead of, its own BYE.
+        boxes = [c.outbox for c in clients if c.outbox.close_when_drained(bye, wake_reader=True)]
+        self._writer.submit(boxes)
         deadline = time.monotonic() + 0.5
         for client in clients:
             client.outbox.drained.wait(max(0.0, deadline - time.monotonic()))
