@@ -176,7 +176,7 @@ class ServerProcess:
                     f"the server exited with status {status} before accepting connections",
                     self._final_stderr(),
                 )
-            if port_is_listening(self.port):
+            if port_is_listening(self.port, group=self.proc.pid):
                 return
             if time.monotonic() >= deadline:
                 raise ServerStartError(
@@ -234,19 +234,45 @@ def _start_reader(
     return thread
 
 
-def port_is_listening(port: int) -> bool:
-    """Whether a socket is listening on ``port`` (Linux /proc; elsewhere a connect probe)."""
+def port_is_listening(port: int, group: int | None = None) -> bool:
+    """Whether a socket is listening on ``port`` (Linux /proc; elsewhere a connect probe).
+
+    With ``group``, only a socket held by a process of that process group counts: two
+    parallel checks can draw the same free port, and the server that lost the race must not
+    be taken as ready because the winner listens there.
+    """
     tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
     if not tables[0].exists():
         return _connect_probe(port)
     wanted = f":{port:04X}"
+    inodes = set()
     for table in tables:
         with contextlib.suppress(OSError):
             for row in table.read_text(encoding="ascii").splitlines()[1:]:
                 fields = row.split()
                 if fields[1].endswith(wanted) and fields[3] == "0A":  # 0A = LISTEN
-                    return True
-    return False
+                    inodes.add(fields[9])
+    if not inodes or group is None:
+        return bool(inodes)
+    return bool(inodes & _group_socket_inodes(group))
+
+
+def _group_socket_inodes(group: int) -> set[str]:
+    """The inodes of the sockets that processes of process group ``group`` hold open."""
+    found: set[str] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (proc / "stat").read_text(encoding="ascii", errors="replace")
+            if int(stat.rpartition(")")[2].split()[2]) != group:  # field 5: pgrp
+                continue
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        found.add(target[8:-1])
+    return found
 
 
 def _connect_probe(port: int) -> bool:
