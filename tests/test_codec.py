@@ -391,3 +391,65 @@ def test_relay_round_trips_for_any_valid_name_and_text(name: str, text: str) -> 
 def test_sanitize(hostile: str, shown: str) -> None:
     assert sanitize(hostile) == shown
     assert "\x1b" not in sanitize(hostile)
+
+
+# -- the MSG fast path means exactly what the line-by-line path means
+
+
+def outcome(conn: ServerConnection, chunks: Sequence[bytes]) -> list[object]:
+    """What a server would do: relayed bytes (runs flattened) and the other events."""
+    out: list[object] = []
+    for chunk in chunks:
+        conn.receive_data(chunk)
+        for event in conn.events():
+            if isinstance(event, codec.MsgRun):
+                out.extend(encode(Relay("Жанна", t)) for t in _texts(event.relayed))
+            elif isinstance(event, Msg):
+                out.append(encode(Relay("Жанна", event.text)))
+            else:
+                out.append(simplify([event])[0])
+    return out
+
+
+def _texts(relayed: bytes) -> list[str]:
+    prefix = "MSG Жанна "
+    lines = relayed.decode().split("\n")[:-1]
+    assert all(line.startswith(prefix) for line in lines)
+    return [line[len(prefix) :] for line in lines]
+
+
+class SlowServerConnection(ServerConnection):
+    def _msg_run(self) -> None:
+        return None
+
+
+LINE_KINDS = st.one_of(
+    st.text(st.characters(blacklist_categories=["Cs"]), max_size=30).map(
+        lambda t: f"MSG {t}".encode()
+    ),
+    st.sampled_from(
+        [b"MSG ", b"MSG", b"msg lower", b"PING t", b"WHO", b"MSG a\rb", b"MSG \xff", b"", b"\r"]
+    ),
+    st.integers(4000, 4200).map(lambda n: b"MSG " + b"y" * n),
+)
+
+
+@given(lines=st.lists(LINE_KINDS, max_size=30), cuts=st.lists(st.integers(0, 20_000)))
+def test_msg_run_fast_path_equals_line_by_line(lines: list[bytes], cuts: list[int]) -> None:
+    data = b"".join(line.replace(b"\n", b"") + b"\n" for line in lines)
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    bounds = zip([0, *points], [*points, len(data)], strict=True)
+    chunks = [data[a:b] for a, b in bounds if b > a]
+    fast, slow = ServerConnection(), SlowServerConnection()
+    fast.registered("Жанна")
+    slow.registered("Жанна")
+    assert outcome(fast, chunks) == outcome(slow, chunks)
+
+
+def test_msg_run_is_taken_for_plain_msg_blocks() -> None:
+    conn = ServerConnection()
+    conn.registered("bob")
+    conn.receive_data("MSG one\nMSG два\tтри\nMSG  \nMSG x".encode())
+    run = conn.next_event()
+    assert run == codec.MsgRun("MSG bob one\nMSG bob два\tтри\nMSG bob  \n".encode(), 3)
+    assert conn.next_event() is None  # "MSG x" waits for its LF

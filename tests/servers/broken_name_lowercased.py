@@ -1,0 +1,33 @@
+"""Registers names in lower case.
+
+The student stores and announces the normalised name it uses for the uniqueness check.
+
+Symptom: `NAME Alice` gets `WELCOME alice`; `NAME Алиса` gets `WELCOME алиса`; the others
+see `JOIN alice` and `MSG alice ...`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # mypy checks this file as part of the package tests.servers
+    from tests.servers._chatbase import ChatServer, Connection, main
+else:  # run as a script, whose directory is on sys.path
+    from _chatbase import ChatServer, Connection, main
+
+BREAKS = ("NAME-1", "NAME-5")
+
+
+class NameLowercasedServer(ChatServer):
+    def register(self, conn: Connection, name: str) -> None:
+        super().register(conn, name)
+        conn.name = name.lower()  # BUG: the name must be kept exactly as sent
+
+    def cmd_name(self, conn: Connection, name: str) -> None:
+        if conn.name is None and self.name_is_valid(name):
+            name = name.lower()  # BUG (same one): WELCOME echoes the lowered name
+        super().cmd_name(conn, name)
+
+
+if __name__ == "__main__":
+    main(NameLowercasedServer)
