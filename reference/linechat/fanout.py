@@ -43,9 +43,10 @@ class Mailbox:
     """One connection's place in the delivery stream. Fields marked (writer) are touched
     only by the writer thread; the others are appended under ``Room.lock``."""
 
-    def __init__(self, sock: socket.socket, label: str) -> None:
+    def __init__(self, sock: socket.socket, ident: str, address: str) -> None:
         self.sock = sock
-        self.label = label
+        self.ident = ident
+        self.address = address
         self.name: str | None = None
         self.cursor: int | None = None  # next log index to deliver; None: gets no broadcasts
         self.stop_at: int | None = None  # deliver log chunks before this index only
@@ -59,7 +60,7 @@ class Mailbox:
         self.drained = threading.Event()  # set once closed and everything was sent
 
     def __repr__(self) -> str:
-        return self.label
+        return f"{self.ident} {self.name or self.address}"
 
     def kill(self) -> None:
         """Stop sending and wake the reader thread (a kicked, broken or stopped connection)."""

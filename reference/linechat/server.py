@@ -95,7 +95,7 @@ class Client:
         self.sock = sock
         self.address = address
         self.protocol = codec.ServerConnection()
-        self.mailbox = Mailbox(sock, f"#{self.id} {address}")
+        self.mailbox = Mailbox(sock, f"#{self.id}", address)
         self.last_seen = time.monotonic()
         self.connected_at = self.last_seen
 
