@@ -2,8 +2,8 @@
 
 The student checks `len(name.encode())`, which is the same thing for ASCII names only.
 
-Symptom: a 17-letter Cyrillic name (34 bytes), e.g. `NAME Александрович`... or simply
-`NAME ` followed by 17 `я`, gets `ERR name-invalid` instead of `WELCOME яя...`.
+Symptom: a 17-letter Cyrillic name (34 bytes), `NAME ` followed by 17 `я`, gets
+`ERR name-invalid` instead of `WELCOME яяя...`; 16 letters (32 bytes) still pass.
 """
 
 from __future__ import annotations

@@ -19,14 +19,8 @@ BREAKS = ("NAME-1", "NAME-5")
 
 
 class NameLowercasedServer(ChatServer):
-    def register(self, conn: Connection, name: str) -> None:
-        super().register(conn, name)
-        conn.name = name.lower()  # BUG: the name must be kept exactly as sent
-
     def cmd_name(self, conn: Connection, name: str) -> None:
-        if conn.name is None and self.name_is_valid(name):
-            name = name.lower()  # BUG (same one): WELCOME echoes the lowered name
-        super().cmd_name(conn, name)
+        super().cmd_name(conn, name.lower())  # BUG: the name must be kept exactly as sent
 
 
 if __name__ == "__main__":
