@@ -23,10 +23,12 @@ from typing import Any
 import click
 import pytest
 
-from chat_conform import console
+from chat_conform import console, criteria, loadcli, loadreport
 from chat_conform.collector import ResultCollector
+from chat_conform.dialect import LINECHAT, Dialect, DialectError, load_dialect
+from chat_conform.dialect_plugin import not_applicable
 from chat_conform.launcher import ServerCommand, ServerStartError, running_server
-from chat_conform.registry import CheckSpec, load_catalog
+from chat_conform.registry import DIALECT_CATALOG, LINECHAT_CATALOG, CheckSpec, load_catalog
 from chat_conform.report_html import write_html
 from chat_conform.report_json import write_json
 from chat_conform.report_junit import write_junit
@@ -37,11 +39,12 @@ from chat_conform.results import (
     RunResult,
     judge_rules,
 )
-from chat_conform.selection import Selection, SelectionError, select
+from chat_conform.selection import Selection, SelectionError
 from chat_conform.settings import OPTION, Settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CHECKS_DIR = PACKAGE_DIR / "checks"
+DIALECT_CHECKS_DIR = PACKAGE_DIR / "dialect_checks"
 PYTEST_INI = PACKAGE_DIR / "pytest.ini"
 REFERENCE_SERVER = (
     sys.executable,
@@ -55,16 +58,31 @@ Exit status:
   1  a rule failed (with --strict, SHOULD and MAY failures count too)
   2  usage error (bad option or combination)
   3  the server could not be started, or the harness failed
+  4  every rule held, but a load measurement missed --max-p99-ms or --min-rate
+  (when several apply, the first of 3, 1, 4 wins)
 \b
 Placeholders in --server: {port} (a free port; without it the port is in the
 environment as PORT), {max_clients} and {max_output} (values the checks choose;
 checks that need one are skipped when it is missing).
+\b
+Profiles: linechat (linechat/1 itself, rule by rule), relay, name-prompt, or a
+TOML file describing another dialect; a dialect is judged on observations (D-...),
+each check passes, fails, or is not applicable to the profile.
+\b
+Load (--load): only the measurement checks run, one at a time: N clients, S of
+them sending M marked messages each (lost, duplicated, reordered, latency, rate),
+a connection storm, churn, and a slow reader. Latency and rate fail only against
+--max-p99-ms and --min-rate (exit 4). The load client's own ceiling is printed
+beside the results.
 \b
 Examples:
   chat-conform
   chat-conform --server "python my_server.py --port {port}"
   chat-conform --server "./server" --port 5000
   chat-conform --connect 127.0.0.1:5000 --only WHO,PING
+  chat-conform --load --clients 1000 --max-p99-ms 50 --json load.json
+  chat-conform --profile name-prompt --server "python server.py" --port 8080
+  chat-conform --profile my-dialect.toml --server "python server.py --port {port}"
 """
 
 
@@ -111,6 +129,16 @@ def _parse_workers(ctx: click.Context, param: click.Parameter, value: str) -> st
     return value
 
 
+def _parse_profile(ctx: click.Context, param: click.Parameter, value: str) -> Dialect | None:
+    """None for linechat; else the dialect, validated (a bad profile is a usage error)."""
+    if value == LINECHAT:
+        return None
+    try:
+        return load_dialect(value)
+    except DialectError as error:
+        raise click.BadParameter(str(error)) from error
+
+
 def _report_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     if value is not None and not value.resolve().parent.is_dir():
         raise click.BadParameter(f"directory {str(value.parent)!r} does not exist")
@@ -125,6 +153,15 @@ _report_file = click.Path(dir_okay=False, path_type=Path)
     cls=_OneLineErrors,
     epilog=EPILOG,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--profile",
+    "dialect",
+    default=LINECHAT,
+    callback=_parse_profile,
+    show_default=True,
+    metavar="NAME|FILE",
+    help="What the server speaks: linechat, relay, name-prompt, or a profile .toml file.",
 )
 @click.option("--server", "server_text", metavar="CMD", help="Server command line (see below).")
 @click.option(
@@ -164,6 +201,12 @@ _report_file = click.Path(dir_okay=False, path_type=Path)
     metavar="N|auto",
     help="Checks run in parallel (0 = one at a time).",
 )
+@click.option(
+    "--quiet-period",
+    type=_positive,
+    metavar="SECONDS",
+    help="Dialects: silence that counts as 'nothing more arrived' (default: the profile's).",
+)
 @click.option("--only", metavar="IDS", help="Rule IDs, sections, groups or checks (comma list).")
 @click.option("--skip", metavar="IDS", help="Rule IDs, sections, groups or checks to leave out.")
 @click.option("-k", "keyword", metavar="EXPR", help="pytest -k expression on check names.")
@@ -181,20 +224,25 @@ _report_file = click.Path(dir_okay=False, path_type=Path)
 @click.option("--junit", "junit_path", type=_report_file, callback=_report_path, help="JUnit XML.")
 @click.option("--html", "html_path", type=_report_file, callback=_report_path, help="HTML report.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the transcript of every check.")
+@loadcli.options
 @click.version_option(_version(), prog_name="chat-conform")
 def main(**options: Any) -> int:
     """Check that a chat server follows the linechat/1 protocol, rule by rule.
 
     Each check starts the server afresh (--server, default: the bundled reference server),
-    talks to it over TCP and reports which SPEC rule it breaks and why.
+    talks to it over TCP and reports which SPEC rule it breaks and why. With --profile, a
+    server that speaks another dialect is checked on what its users observe instead.
     """
     _check_combinations(options)
-    catalog = load_catalog()
+    loadcli.check_options(options)
+    dialect: Dialect | None = options["dialect"]
+    catalog = load_catalog(LINECHAT_CATALOG if dialect is None else DIALECT_CATALOG)
+    inapplicable = _inapplicable(catalog, dialect)
     if options["list_only"]:
-        console.print_catalog(catalog)
+        console.print_catalog(catalog, inapplicable)
         return EXIT_OK
     try:
-        selection = select(catalog, options["only"], options["skip"])
+        selection = loadcli.selection(catalog, options, criteria.universe(dialect is not None))
     except SelectionError as error:
         raise click.UsageError(str(error)) from error
     settings = _settings(options, selection)
@@ -204,8 +252,15 @@ def main(**options: Any) -> int:
         server=_describe_server(settings),
         strict=options["strict"],
         started=_now(),
+        profile=LINECHAT if dialect is None else dialect.name,
+        profile_source="" if dialect is None else dialect.source,
     )
-    _print_header(run, settings, options["workers"], len(selection.checks))
+    workers = "0 (serial: load)" if loadcli.runs_serially(selection.checks) else options["workers"]
+    _print_header(run, settings, workers, len(selection.checks))
+    if options["load"]:
+        click.echo(loadcli.describe(settings.load) + "\n")
+    if dialect is not None:
+        console.print_profile(dialect, settings.quiet_period or dialect.quiet_period)
     if selection.checks:
         preflight_error = _preflight(settings)
         if preflight_error is not None:
@@ -230,7 +285,32 @@ def _covering_checks(catalog: list[CheckSpec]) -> dict[str, list[str]]:
     return covering
 
 
+def _inapplicable(catalog: list[CheckSpec], dialect: Dialect | None) -> dict[str, str]:
+    """Check name -> why it does not apply to the profile; a usage error for a profile
+    that declares a check not applicable that does not exist."""
+    if dialect is None:
+        return {}
+    names = {spec.name for spec in catalog}
+    unknown = sorted(set(dialect.not_applicable) - names)
+    if unknown:
+        raise click.UsageError(
+            f"--profile: [checks] not_applicable names no dialect check: {unknown[0]}"
+        )
+    reasons = {spec.name: not_applicable(spec, dialect) for spec in catalog}
+    return {name: reason for name, reason in reasons.items() if reason is not None}
+
+
 def _check_combinations(options: dict[str, Any]) -> None:
+    dialect = options["dialect"]
+    if dialect is not None and options["connect"] is not None:
+        raise click.UsageError(
+            "--connect works with the linechat profile only: dialect checks start their own "
+            "server (a quiet room, and its stderr for tracebacks)"
+        )
+    if dialect is not None and options["server_text"] is None and not options["list_only"]:
+        raise click.UsageError(f"--profile {dialect.name} needs --server (the server to check)")
+    if dialect is None and options["quiet_period"] is not None:
+        raise click.UsageError("--quiet-period applies to dialect profiles only")
     if options["connect"] is not None and options["port"] is not None:
         raise click.UsageError("--port and --connect cannot be used together")
     if options["connect"] is not None and options["server_text"] is not None:
@@ -257,7 +337,15 @@ def _settings(options: dict[str, Any], selection: Selection) -> Settings:
         seed=random.SystemRandom().randrange(1, 2**31) if seed is None else seed,
         repeat=options["repeat"],
         selected=tuple(spec.name for spec in selection.checks),
+        profile=LINECHAT if options["dialect"] is None else _profile_reference(options["dialect"]),
+        quiet_period=options["quiet_period"],
+        load=loadcli.config(options),
     )
+
+
+def _profile_reference(dialect: Dialect) -> str:
+    """How the pytest workers find the profile again: a built-in name or an absolute path."""
+    return dialect.name if dialect.source == "builtin" else dialect.source
 
 
 def _describe_server(settings: Settings) -> str:
@@ -273,7 +361,8 @@ def _now() -> str:
 
 
 def _print_header(run: RunResult, settings: Settings, workers: str, count: int) -> None:
-    click.echo(f"chat-conform {run.tool_version}: linechat/1 conformance")
+    what = f"profile {run.profile}" if run.is_dialect else "linechat/1 conformance"
+    click.echo(f"chat-conform {run.tool_version}: {what}")
     if settings.connect is not None:
         click.echo(f"server: {run.server.removeprefix('connect ')} (already running, shared)")
     else:
@@ -318,8 +407,9 @@ def _run_checks(
     )
     runs = len(selection.checks) * settings.repeat
     serial = settings.fixed_port is not None or runs == 1  # one run: no worker to start
+    serial = serial or loadcli.runs_serially(selection.checks)
     workers = "0" if serial else options["workers"]
-    args = _pytest_args(settings, workers, options["keyword"])
+    args = _pytest_args(settings, workers, options["keyword"], options["dialect"] is not None)
     with _isolated_environment():
         status = pytest.main(args, plugins=[collector])
     if status == pytest.ExitCode.NO_TESTS_COLLECTED and options["keyword"]:
@@ -338,20 +428,22 @@ _PYTEST_STOPPED = {
 }
 
 
-def _pytest_args(settings: Settings, workers: str, keyword: str | None) -> list[str]:
+def _pytest_args(settings: Settings, workers: str, keyword: str | None, dialect: bool) -> list[str]:
     """pytest's command line: chat-conform's own config, never the current directory's."""
+    checks_dir = DIALECT_CHECKS_DIR if dialect else CHECKS_DIR
     args = [
-        *("-c", str(PYTEST_INI), "--rootdir", str(CHECKS_DIR), "--noconftest"),
+        *("-c", str(PYTEST_INI), "--rootdir", str(checks_dir), "--noconftest"),
         "--import-mode=importlib",
         *("-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:stepwise"),
         *("-p", "xdist.plugin", "-p", "chat_conform.plugin"),
+        *(("-p", "chat_conform.dialect_plugin") if dialect else ()),
         "--capture=no",
         f"{OPTION}={settings.to_json()}",
         *("-n", workers),
     ]
     if keyword:
         args += ["-k", keyword]
-    return [*args, str(CHECKS_DIR)]
+    return [*args, str(checks_dir)]
 
 
 @contextlib.contextmanager
@@ -370,6 +462,7 @@ def _isolated_environment() -> Iterator[None]:
 
 def _report(run: RunResult, options: dict[str, Any]) -> None:
     console.print_summary(run)
+    loadreport.print_measurements(run)
     console.print_details(run, verbose=options["verbose"])
     writers: Sequence[tuple[Path | None, Callable[[RunResult, Path], None]]] = (
         (options["json_path"], write_json),

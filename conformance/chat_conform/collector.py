@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from chat_conform import criteria
+from chat_conform.findings import ServerFinding
+from chat_conform.metrics import Measurements
 from chat_conform.plugin import REPORT_PROPERTY
 from chat_conform.registry import CheckSpec
 from chat_conform.results import CheckOutcome, CheckResult, check_outcome_for_failure
@@ -88,6 +91,9 @@ class ResultCollector:
             repetition=int(phases.data.get("repetition", 1)),
             transcript=_transcript(phases.data),
             server_stderr=tuple(phases.data.get("server_stderr", ())),
+            findings=tuple(ServerFinding.from_dict(f) for f in phases.data.get("findings", ())),
+            broken_rules=_broken_rules(spec, phases.failures.get("call", {})),
+            metrics=_metrics(phases.data),
         )
         self.results.append(result)
         self._on_result(result)
@@ -101,13 +107,26 @@ class ResultCollector:
             failure = phases.failures.get(when, {})
             message = failure.get("message", "")
             if outcome == "skipped":
-                return "skip", message
+                return ("na" if failure.get("kind") == "na" else "skip"), message
             if outcome == "failed" and failure.get("kind") == "fail":
-                return check_outcome_for_failure(spec.level, self._strict), message
+                broken = _broken_rules(spec, failure)
+                level = criteria.strongest_level(broken) if broken else spec.level
+                return check_outcome_for_failure(level, self._strict), message
             if outcome == "failed":
                 traceback = phases.details if when == "call" else ""
                 return "error", "\n".join(part for part in (message, traceback) if part)
         return "pass", ""
+
+
+def _broken_rules(spec: CheckSpec, failure: Mapping[str, str]) -> tuple[str, ...]:
+    """The check's rules its failure names as broken; () means all of them."""
+    named = failure.get("rules", "").split(",") if failure.get("kind") == "fail" else []
+    return tuple(rule_id for rule_id in named if rule_id in spec.rule_ids)
+
+
+def _metrics(data: Mapping[str, Any]) -> Measurements | None:
+    raw = data.get("metrics")
+    return None if raw is None else Measurements.from_dict(raw)
 
 
 def _transcript(data: Mapping[str, Any]) -> tuple[TranscriptEvent, ...]:

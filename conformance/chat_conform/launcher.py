@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from chat_conform.findings import ServerFinding, TracebackScanner
+
 HOST = "127.0.0.1"
 PORT_PLACEHOLDER = "port"
 # Server options a check may choose, with the value used when a check does not choose one.
@@ -138,11 +140,12 @@ class ServerProcess:
         self.started = time.monotonic()  # stderr lines are stamped relative to this
         self.stdout = OutputTail(self.started)
         self.stderr = OutputTail(self.started)
+        self.tracebacks = TracebackScanner()  # every stderr line, not only the tail
         self._listening = threading.Event()
         assert proc.stdout is not None and proc.stderr is not None
         self._readers = [
             _start_reader(proc.stdout, self.stdout, self._on_stdout_line),
-            _start_reader(proc.stderr, self.stderr, None),
+            _start_reader(proc.stderr, self.stderr, self.tracebacks.feed),
         ]
 
     @property
@@ -155,6 +158,19 @@ class ServerProcess:
 
     def stderr_tail(self, last: int = 20) -> list[str]:
         return self.stderr.lines(last)
+
+    def findings(self) -> list[ServerFinding]:
+        """The Python tracebacks the server printed on stderr so far (complete once stopped)."""
+        return self.tracebacks.findings()
+
+    def exit_note(self) -> str:
+        """How the process ended, for failure messages; "" while it runs."""
+        status = self.exit_status()
+        if status is None:
+            return ""
+        if status < 0:
+            return f"the server process was killed by {signal.Signals(-status).name}"
+        return f"the server process has exited with status {status}"
 
     def _on_stdout_line(self, text: str) -> None:
         match = _LISTENING.search(text)

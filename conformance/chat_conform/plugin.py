@@ -5,28 +5,47 @@ fixture (a fresh server per check, or the shared --connect server), keeps only t
 checks, repeats them for --repeat, and attaches each check's outcome data (failure message,
 transcript, server stderr) to pytest's reports as ``user_properties``, which xdist carries
 back to the CLI process.
+
+With a dialect profile the CLI also loads ``chat_conform.dialect_plugin``, whose ``room``
+fixture starts the server with :func:`session_on_fresh_server` as well and marks the checks
+a profile cannot run with :data:`NOT_APPLICABLE_KEY`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
-from typing import Any
+import contextlib
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
-from chat_conform.launcher import HOST, ServerCommand, ServerStartError, start_server
+from chat_conform.launcher import HOST, ServerCommand, ServerProcess, ServerStartError, start_server
+from chat_conform.metrics import METRICS_KEY
 from chat_conform.registry import CheckSpec, spec_of
 from chat_conform.session import Chat
 from chat_conform.settings import OPTION, Settings
-from chat_conform.wire import NOTE
+from chat_conform.wire import NOTE, Transcript
 
 REPORT_PROPERTY = "chat_conform"
 REPETITION_FIXTURE = "chat_conform_repetition"
 MAX_TRANSCRIPT_EVENTS = 5000
 SERVER_STDERR_LINES = 30
 
+
+class Session(Protocol):
+    """What the report needs of a check's fixture: a ``Chat``, or a dialect ``Room``."""
+
+    transcript: Transcript
+    server: ServerProcess | None
+
+    def close_all(self) -> None: ...
+
+
+SessionT = TypeVar("SessionT", bound=Session)
+
 SETTINGS_KEY = pytest.StashKey[Settings]()
-CHAT_KEY = pytest.StashKey[Chat]()
+CHAT_KEY = pytest.StashKey[Session]()
+NOT_APPLICABLE_KEY = pytest.StashKey[str]()  # why a check cannot apply to the profile
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -108,29 +127,49 @@ def chat(request: pytest.FixtureRequest) -> Iterator[Chat]:
         yield session
         session.close_all()
         return
+    with session_on_fresh_server(
+        request,
+        spec,
+        lambda server: Chat(
+            host=HOST,
+            port=server.port,
+            timeout=settings.timeout,
+            seed=seed,
+            shared=False,
+            server=server,
+        ),
+    ) as session:
+        yield session
+
+
+@contextlib.contextmanager
+def session_on_fresh_server(
+    request: pytest.FixtureRequest,
+    spec: CheckSpec,
+    make_session: Callable[[ServerProcess], SessionT],
+) -> Iterator[SessionT]:
+    """Start this check's own server, make its session, and always close and stop both."""
+    settings: Settings = request.config.stash[SETTINGS_KEY]
     server = start_server(
         ServerCommand(settings.server_argv or ()),
         options=spec.server_options,
         startup_timeout=settings.startup_timeout,
         port=settings.fixed_port,
     )
-    session = Chat(
-        host=HOST,
-        port=server.port,
-        timeout=settings.timeout,
-        seed=seed,
-        shared=False,
-        server=server,
-    )
-    session.transcript.record("server", NOTE, f"pid {server.pid} listening on {HOST}:{server.port}")
-    request.node.stash[CHAT_KEY] = session
     try:
-        yield session
+        session = make_session(server)
+        session.transcript.record(
+            "server", NOTE, f"pid {server.pid} listening on {HOST}:{server.port}"
+        )
+        request.node.stash[CHAT_KEY] = session
+        try:
+            yield session
+        finally:
+            session.close_all()
+            status = server.exit_status()
+            if status is not None:
+                session.transcript.record("server", NOTE, f"had exited with status {status}")
     finally:
-        session.close_all()
-        status = server.exit_status()
-        if status is not None:
-            session.transcript.record("server", NOTE, f"had exited with status {status}")
         server.stop()
 
 
@@ -148,8 +187,12 @@ def pytest_runtest_makereport(
     }
     if call.excinfo is not None:
         data["failure"] = _describe_exception(call.excinfo, call.when)
+        if NOT_APPLICABLE_KEY in item.stash:
+            data["failure"] = {"kind": "na", "message": item.stash[NOT_APPLICABLE_KEY]}
     if call.when == "teardown" and CHAT_KEY in item.stash:
         data.update(_session_data(item.stash[CHAT_KEY]))
+    if call.when == "teardown" and METRICS_KEY in item.stash:
+        data["metrics"] = item.stash[METRICS_KEY].to_dict()
     report.user_properties.append((REPORT_PROPERTY, data))
     return report
 
@@ -161,11 +204,13 @@ def _describe_exception(excinfo: pytest.ExceptionInfo[BaseException], when: str)
     if isinstance(error, ServerStartError):
         return {"kind": "error", "message": "the server did not start: " + error.describe()}
     if isinstance(error, AssertionError) and when == "call":
-        return {"kind": "fail", "message": str(error) or "assertion failed"}
+        # A failure may name the rules it shows broken (e.g. only a SHOULD rule): "rules".
+        rules = ",".join(getattr(error, "rule_ids", ()))
+        return {"kind": "fail", "message": str(error) or "assertion failed", "rules": rules}
     return {"kind": "error", "message": f"the check broke in {when}: {excinfo.exconly()}"}
 
 
-def _session_data(session: Chat) -> dict[str, Any]:
+def _session_data(session: Session) -> dict[str, Any]:
     events = session.transcript.events()
     data: dict[str, Any] = {
         "transcript": [event.to_dict() for event in events[-MAX_TRANSCRIPT_EVENTS:]],
@@ -173,4 +218,5 @@ def _session_data(session: Chat) -> dict[str, Any]:
     }
     if session.server is not None:
         data["server_stderr"] = session.server.stderr_tail(SERVER_STDERR_LINES)
+        data["findings"] = [finding.to_dict() for finding in session.server.findings()]
     return data

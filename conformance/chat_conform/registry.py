@@ -1,4 +1,9 @@
-"""The ``@check`` decorator and the catalogue of every check, with its stable name and rules."""
+"""The ``@check`` decorator and the catalogue of every check, with its stable name and rules.
+
+There are two catalogues: the linechat/1 checks (``@check``, in ``chat_conform.checks``,
+naming SPEC rules) and the dialect checks (``@dialect_check``, in
+``chat_conform.dialect_checks``, naming observations) that a non-linechat profile runs.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from chat_conform import criteria
+from chat_conform.dialect import FEATURES
 from chat_conform.launcher import DEFAULT_SERVER_OPTIONS
-from chat_conform.rules import RULES, Level, rule_sort_key, strongest_level
+from chat_conform.observations import OBSERVATIONS
+from chat_conform.rules import RULES, Level
 
+LINECHAT_CATALOG, DIALECT_CATALOG = "linechat", "dialect"
 CHECKS_PACKAGE = "chat_conform.checks"
+PACKAGES = {LINECHAT_CATALOG: CHECKS_PACKAGE, DIALECT_CATALOG: "chat_conform.dialect_checks"}
 SPEC_ATTRIBUTE = "_chat_conform_check"
 _NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*\.[a-z0-9]+(?:-[a-z0-9]+)*")
 
@@ -30,6 +40,8 @@ class CheckSpec:
     server_options: Mapping[str, int] = field(default_factory=dict)
     needs_own_server: bool = False  # reconfigures or stops the server: not with --connect
     source: str = ""  # module:function, to tell a re-import from a duplicate name
+    catalog: str = LINECHAT_CATALOG  # or DIALECT_CATALOG
+    needs: tuple[str, ...] = ()  # dialect features (dialect.FEATURES) it cannot do without
 
     @property
     def group(self) -> str:
@@ -37,10 +49,10 @@ class CheckSpec:
 
     @property
     def level(self) -> Level:
-        return strongest_level(self.rule_ids)
+        return criteria.strongest_level(self.rule_ids)
 
     def sort_key(self) -> tuple[tuple[int, int], str]:
-        return (min(rule_sort_key(rule_id) for rule_id in self.rule_ids), self.name)
+        return (min(criteria.sort_key(rule_id) for rule_id in self.rule_ids), self.name)
 
 
 _CHECKS: dict[str, CheckSpec] = {}
@@ -62,25 +74,71 @@ def check(
     _validate(name, rule_ids, options)
 
     def register(function: CheckFunction) -> CheckFunction:
-        doc = inspect.getdoc(function)
-        if not function.__name__.startswith("test_") or not doc:
-            raise TypeError(f"check {name}: a test_... function with a docstring is required")
-        if "chat" not in inspect.signature(function).parameters:
-            raise TypeError(f"check {name}: the function must take the `chat` fixture")
         spec = CheckSpec(
             name=name,
             rule_ids=tuple(rule_ids),
-            summary=doc.splitlines()[0],
+            summary=_summary(function, name, "chat"),
             server_options=options,
             needs_own_server=needs_own_server or bool(options),
-            source=f"{function.__module__.rsplit('.', 1)[-1]}:{function.__qualname__}",
+            source=_source(function),
         )
-        known = _CHECKS.get(name)
-        if known is not None and known.source != spec.source:
-            raise TypeError(f"check name {name} is used twice: {known.source}, {spec.source}")
-        _CHECKS[name] = spec
-        setattr(function, SPEC_ATTRIBUTE, spec)
-        return function
+        return _register(function, spec)
+
+    return register
+
+
+def _summary(function: Callable[..., Any], name: str, fixture: str) -> str:
+    """The docstring's first line; raise TypeError for a function that cannot be a check."""
+    doc = inspect.getdoc(function)
+    if not function.__name__.startswith("test_") or not doc:
+        raise TypeError(f"check {name}: a test_... function with a docstring is required")
+    if fixture not in inspect.signature(function).parameters:
+        raise TypeError(f"check {name}: the function must take the `{fixture}` fixture")
+    return doc.splitlines()[0]
+
+
+def _source(function: Callable[..., Any]) -> str:
+    return f"{function.__module__.rsplit('.', 1)[-1]}:{function.__qualname__}"
+
+
+def _register(function: CheckFunction, spec: CheckSpec) -> CheckFunction:
+    known = _CHECKS.get(spec.name)
+    if known is not None and known.source != spec.source:
+        raise TypeError(f"check name {spec.name} is used twice: {known.source}, {spec.source}")
+    _CHECKS[spec.name] = spec
+    setattr(function, SPEC_ATTRIBUTE, spec)
+    return function
+
+
+def dialect_check(
+    name: str, *observation_ids: str, needs: tuple[str, ...] = ()
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Declare a pytest test function as a dialect check (run by non-linechat profiles).
+
+    It names observations (``D-FANOUT``...) instead of rules, takes the ``room`` fixture,
+    and is not applicable to a profile that lacks one of the features in ``needs``.
+    """
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"check name {name!r} is not of the form group.what-it-checks")
+    if not observation_ids:
+        raise ValueError(f"dialect check {name}: name at least one observation")
+    unknown = [item for item in observation_ids if item not in OBSERVATIONS]
+    if unknown:
+        raise ValueError(f"dialect check {name}: unknown observation {unknown[0]}")
+    if set(needs) - set(FEATURES):
+        raise ValueError(f"dialect check {name}: unknown feature in {needs}")
+
+    def register(function: CheckFunction) -> CheckFunction:
+        spec = CheckSpec(
+            name=name,
+            rule_ids=tuple(observation_ids),
+            summary=_summary(function, name, "room"),
+            needs_own_server=True,
+            source=_source(function),
+            catalog=DIALECT_CATALOG,
+            needs=needs,
+        )
+        return _register(function, spec)
 
     return register
 
@@ -104,10 +162,12 @@ def spec_of(function: object) -> CheckSpec | None:
     return spec if isinstance(spec, CheckSpec) else None
 
 
-def load_catalog() -> list[CheckSpec]:
-    """Import every check module and return all checks in SPEC order."""
-    package = importlib.import_module(CHECKS_PACKAGE)
+def load_catalog(catalog: str = LINECHAT_CATALOG) -> list[CheckSpec]:
+    """Import every check module of ``catalog`` and return its checks in SPEC order."""
+    name = PACKAGES[catalog]
+    package = importlib.import_module(name)
     for module in pkgutil.iter_modules(package.__path__):
         if module.name.startswith("test_"):
-            importlib.import_module(f"{CHECKS_PACKAGE}.{module.name}")
-    return sorted(_CHECKS.values(), key=CheckSpec.sort_key)
+            importlib.import_module(f"{name}.{module.name}")
+    specs = [spec for spec in _CHECKS.values() if spec.catalog == catalog]
+    return sorted(specs, key=CheckSpec.sort_key)

@@ -1,4 +1,8 @@
-"""--json: the run as JSON, schema "chat-conform/1" (described by report.schema.json)."""
+"""--json: the run as JSON, schema "chat-conform/1" (described by report.schema.json).
+
+Fields added within chat-conform/1 (older readers ignore them): ``profile``, ``score``, the
+outcome "na" (not applicable), observation IDs (``D-FANOUT``) where rule IDs stood, and
+each check's ``findings`` (tracebacks the server printed)."""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from chat_conform import criteria
 from chat_conform.results import CheckResult, RuleResult, RunResult
-from chat_conform.rules import RULES
 
 SCHEMA_ID = "chat-conform/1"
 
@@ -30,6 +34,8 @@ def to_json(run: RunResult) -> dict[str, Any]:
         "started": run.started,
         "finished": run.finished,
         "exit_code": run.exit_code(),
+        "profile": {"name": run.profile, "source": run.profile_source},
+        "score": _score(run),
         "totals": {"rules": run.rule_totals(), "checks": run.check_totals()},
         "rules": [_rule(rule) for rule in run.rules],
         "checks": [_check(result) for result in run.checks],
@@ -38,12 +44,18 @@ def to_json(run: RunResult) -> dict[str, Any]:
     }
 
 
+def _score(run: RunResult) -> dict[str, Any]:
+    passed, applicable = run.score()
+    ratio = round(passed / applicable, 4) if applicable else None
+    return {"passed": passed, "applicable": applicable, "ratio": ratio, "text": run.score_text()}
+
+
 def _rule(rule: RuleResult) -> dict[str, Any]:
     return {
         "id": rule.rule_id,
         "level": rule.level,
         "section": rule.section,
-        "text": RULES[rule.rule_id].text,
+        "text": criteria.lookup(rule.rule_id).text,
         "outcome": rule.outcome,
         "checks": list(rule.checks),
         "note": rule.note,
@@ -62,6 +74,9 @@ def _check(result: CheckResult) -> dict[str, Any]:
         "message": result.message,
         "transcript": [event.to_dict() for event in result.transcript],
         "server_stderr": list(result.server_stderr),
+        "findings": [finding.to_dict() for finding in result.findings],
+        "broken_rules": list(result.broken_rules),
+        **({} if result.metrics is None else {"metrics": result.metrics.to_dict()}),
     }
 
 

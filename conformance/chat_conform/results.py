@@ -2,8 +2,12 @@
 
 Outcomes of a check: pass; fail (a MUST rule broken, or any rule with --strict); warn (a
 SHOULD or MAY rule broken without --strict); skip (cannot run in this mode); error (the
-harness or the check itself broke, e.g. the server did not start). A rule with no check at
-all is a gap.
+harness or the check itself broke, e.g. the server did not start); na, "not applicable"
+(the profile has nothing the check could observe, e.g. no join notice). A rule with no
+check at all is a gap. With a dialect profile the "rules" are observations (D-FANOUT...).
+
+The score of a server is the share of applicable check runs that passed: skipped and not
+applicable ones do not count, a warning or an error counts as not passed.
 """
 
 from __future__ import annotations
@@ -12,17 +16,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from chat_conform.rules import RULES, SECTIONS, Level, rule_sort_key
+from chat_conform import criteria
+from chat_conform.findings import ServerFinding
+from chat_conform.metrics import Measurements, Threshold
+from chat_conform.rules import Level
 from chat_conform.wire import TranscriptEvent
 
-CheckOutcome = Literal["pass", "fail", "warn", "skip", "error"]
-RuleOutcome = Literal["pass", "fail", "warn", "skip", "error", "gap"]
-CHECK_OUTCOMES: tuple[CheckOutcome, ...] = ("pass", "fail", "warn", "skip", "error")
-RULE_OUTCOMES: tuple[RuleOutcome, ...] = ("pass", "fail", "warn", "skip", "error", "gap")
+CheckOutcome = Literal["pass", "fail", "warn", "skip", "error", "na"]
+RuleOutcome = Literal["pass", "fail", "warn", "skip", "error", "gap", "na"]
+CHECK_OUTCOMES: tuple[CheckOutcome, ...] = ("pass", "fail", "warn", "skip", "error", "na")
+RULE_OUTCOMES: tuple[RuleOutcome, ...] = ("pass", "fail", "warn", "skip", "error", "gap", "na")
+NOT_JUDGED: tuple[CheckOutcome, ...] = ("skip", "na")  # outside the score
 # The verdict of a rule covered by several check runs is the worst of their outcomes.
-_SEVERITY: tuple[CheckOutcome, ...] = ("fail", "error", "warn", "pass", "skip")
+_SEVERITY: tuple[CheckOutcome, ...] = ("fail", "error", "warn", "pass", "skip", "na")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HARNESS = 0, 1, 2, 3
+EXIT_THRESHOLD = 4  # every rule holds, but a measurement missed --max-p99-ms or --min-rate
 
 
 @dataclass(frozen=True)
@@ -38,10 +47,20 @@ class CheckResult:
     repetition: int = 1
     transcript: tuple[TranscriptEvent, ...] = ()
     server_stderr: tuple[str, ...] = ()
+    findings: tuple[ServerFinding, ...] = ()  # tracebacks the server printed, whatever the outcome
+    broken_rules: tuple[str, ...] = ()  # a failure that names the rules it broke; (): all
+    metrics: Measurements | None = None  # what a load check measured
 
     @property
     def group(self) -> str:
         return self.name.split(".", 1)[0]
+
+    def outcome_for(self, rule_id: str) -> CheckOutcome:
+        """This run's verdict on one of its rules: a failure that names the rules it broke
+        passes the others (load.run failing only ORDER-4 says nothing against ORDER-2)."""
+        if self.outcome in ("fail", "warn") and self.broken_rules:
+            return self.outcome if rule_id in self.broken_rules else "pass"
+        return self.outcome
 
 
 @dataclass(frozen=True)
@@ -55,11 +74,11 @@ class RuleResult:
 
     @property
     def level(self) -> Level:
-        return RULES[self.rule_id].level
+        return criteria.lookup(self.rule_id).level
 
     @property
     def section(self) -> str:
-        return RULES[self.rule_id].section
+        return criteria.lookup(self.rule_id).section
 
 
 @dataclass
@@ -72,6 +91,8 @@ class RunResult:
     strict: bool
     started: str  # ISO 8601
     finished: str = ""
+    profile: str = "linechat"  # or a dialect's name
+    profile_source: str = ""  # a dialect's origin: "builtin" or its file
     checks: list[CheckResult] = field(default_factory=list)
     rules: list[RuleResult] = field(default_factory=list)
     harness_errors: list[str] = field(default_factory=list)
@@ -89,21 +110,55 @@ class RunResult:
         return {outcome: sum(r.outcome == outcome for r in self.rules) for outcome in RULE_OUTCOMES}
 
     def rules_by_section(self) -> list[tuple[str, list[RuleResult]]]:
-        """The rule verdicts grouped by SPEC section, in SPEC order."""
+        """The rule verdicts grouped by SPEC section, in SPEC order (observations: one each)."""
         grouped = [
             (section, [rule for rule in self.rules if rule.section == section])
-            for section in SECTIONS
+            for section in criteria.section_order()
         ]
         return [(section, rules) for section, rules in grouped if rules]
 
+    @property
+    def is_dialect(self) -> bool:
+        return self.profile != "linechat"
+
+    def score(self) -> tuple[int, int]:
+        """(passed, applicable) check runs: skipped and not applicable ones do not count."""
+        applicable = [result for result in self.checks if result.outcome not in NOT_JUDGED]
+        return sum(result.outcome == "pass" for result in applicable), len(applicable)
+
+    def score_text(self) -> str:
+        """``Score: 9/12 applicable checks passed (75%)``, the same in every report."""
+        passed, applicable = self.score()
+        if not applicable:
+            return "Score: no applicable check ran"
+        share = 100 * passed / applicable
+        return f"Score: {passed}/{applicable} applicable checks passed ({share:.0f}%)"
+
+    def findings_count(self) -> tuple[int, int]:
+        """(tracebacks, checks whose server printed at least one)."""
+        tracebacks = sum(f.count for result in self.checks for f in result.findings)
+        return tracebacks, sum(bool(result.findings) for result in self.checks)
+
     def exit_code(self) -> int:
-        """3 if the harness failed (or any check errored), 1 if a rule failed, else 0."""
+        """3 if the harness failed (or any check errored), 1 if a rule failed, 4 if a
+        measurement missed a threshold (--max-p99-ms, --min-rate), else 0 (in that order)."""
         totals = self.check_totals()
         if self.harness_errors or totals["error"]:
             return EXIT_HARNESS
         if totals["fail"]:
             return EXIT_FAILED
+        if self.missed_thresholds():
+            return EXIT_THRESHOLD
         return EXIT_OK
+
+    def missed_thresholds(self) -> list[tuple[str, Threshold]]:
+        """(check name, threshold) for every --max-p99-ms / --min-rate a measurement missed."""
+        return [
+            (result.name, threshold)
+            for result in self.checks
+            if result.metrics is not None
+            for threshold in result.metrics.missed
+        ]
 
 
 def check_outcome_for_failure(level: Level, strict: bool) -> CheckOutcome:
@@ -121,7 +176,7 @@ def judge_rules(
     """
     results = list(results)
     verdicts = []
-    for rule_id in sorted(rule_ids, key=rule_sort_key):
+    for rule_id in sorted(rule_ids, key=criteria.sort_key):
         runs = [result for result in results if rule_id in result.rule_ids]
         if not covered_by.get(rule_id):
             verdicts.append(RuleResult(rule_id, "gap", (), "no check covers this rule"))
@@ -133,10 +188,10 @@ def judge_rules(
 
 
 def _verdict(rule_id: str, runs: list[CheckResult]) -> RuleResult:
-    outcomes = {run.outcome for run in runs}
+    outcomes = {run.outcome_for(rule_id) for run in runs}
     outcome = next(outcome for outcome in _SEVERITY if outcome in outcomes)
     names = tuple(dict.fromkeys(run.name for run in runs))
     note = ""
-    if outcome == "skip":
+    if outcome in NOT_JUDGED:
         note = runs[0].message
     return RuleResult(rule_id, outcome, names, note)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chat_conform import criteria
 from chat_conform.registry import CheckSpec
-from chat_conform.rules import RULES, SECTIONS, rule_sort_key
+from chat_conform.rules import RULES, Rule
 
 
 class SelectionError(ValueError):
@@ -18,20 +20,23 @@ class Selection:
     rule_ids: tuple[str, ...]  # the rules the report judges (in SPEC order)
 
 
-def _matches(token: str, catalog: list[CheckSpec]) -> tuple[set[str], set[str]]:
+def _matches(
+    token: str, catalog: list[CheckSpec], universe: Mapping[str, Rule]
+) -> tuple[set[str], set[str]]:
     """(check names, rule IDs) a token stands for; raise SelectionError for unknown tokens."""
     upper, lower = token.upper(), token.lower()
     rules: set[str] = set()
-    if upper in RULES:
+    if upper in universe:
         rules = {upper}
-    elif upper in SECTIONS:
-        rules = {rule_id for rule_id, rule in RULES.items() if rule.section == upper}
+    elif _is_section(upper, universe):
+        rules = {rule_id for rule_id, rule in universe.items() if rule.section == upper}
     checks = {spec.name for spec in catalog if rules.intersection(spec.rule_ids)}
     named = [spec for spec in catalog if lower in (spec.name, spec.group)]
     checks |= {spec.name for spec in named}
     rules |= {rule_id for spec in named for rule_id in spec.rule_ids}
     if not rules:
-        raise SelectionError(f"unknown rule ID, section, check group or check name: {token}")
+        what = "rule ID, section" if universe is RULES else "observation ID"
+        raise SelectionError(f"unknown {what}, check group or check name: {token}")
     return checks, rules
 
 
@@ -39,22 +44,34 @@ def _tokens(text: str | None) -> list[str]:
     return [token.strip() for token in (text or "").split(",") if token.strip()]
 
 
-def select(catalog: list[CheckSpec], only: str | None, skip: str | None) -> Selection:
-    """Apply --only (default: everything) and then --skip to the catalogue."""
+def _is_section(token: str, universe: Mapping[str, Rule]) -> bool:
+    return any(rule.section == token for rule in universe.values())
+
+
+def select(
+    catalog: list[CheckSpec],
+    only: str | None,
+    skip: str | None,
+    universe: Mapping[str, Rule] = RULES,
+) -> Selection:
+    """Apply --only (default: everything) and then --skip to the catalogue.
+
+    ``universe`` is what the run judges: the SPEC rules, or a dialect's observations.
+    """
     names = {spec.name for spec in catalog}
-    rule_ids = set(RULES)
+    rule_ids = set(universe)
     if _tokens(only):
         names, rule_ids = set(), set()
         for token in _tokens(only):
-            matched_checks, matched_rules = _matches(token, catalog)
+            matched_checks, matched_rules = _matches(token, catalog, universe)
             names |= matched_checks
             rule_ids |= matched_rules
     for token in _tokens(skip):
-        skipped_checks, skipped_rules = _matches(token, catalog)
+        skipped_checks, skipped_rules = _matches(token, catalog, universe)
         names -= skipped_checks
-        if token.upper() in RULES or token.upper() in SECTIONS:
+        if token.upper() in universe or _is_section(token.upper(), universe):
             rule_ids -= skipped_rules
     return Selection(
         checks=tuple(spec for spec in catalog if spec.name in names),
-        rule_ids=tuple(sorted(rule_ids, key=rule_sort_key)),
+        rule_ids=tuple(sorted(rule_ids, key=criteria.sort_key)),
     )

@@ -166,12 +166,7 @@ class Chat:
 
     def _server_status(self) -> str:
         """Context for failure messages: the server process is gone."""
-        status = None if self.server is None else self.server.exit_status()
-        if status is None:
-            return ""
-        if status < 0:
-            return f"the server process was killed by {signal.Signals(-status).name}"
-        return f"the server process has exited with status {status}"
+        return "" if self.server is None else self.server.exit_note()
 
 
 def _names(names: Iterable[str]) -> str:

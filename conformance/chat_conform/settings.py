@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from chat_conform.launcher import ServerCommand
+from chat_conform.loadconfig import LoadConfig
 
 OPTION = "--chat-conform-settings"
 
@@ -26,6 +27,9 @@ class Settings:
     seed: int
     repeat: int = 1
     selected: tuple[str, ...] = field(default_factory=tuple)  # check names to run
+    profile: str = "linechat"  # or a dialect: a built-in profile's name or a TOML file's path
+    quiet_period: float | None = None  # --quiet-period (dialects); None: the profile's
+    load: LoadConfig = field(default_factory=LoadConfig)  # --clients, --messages, ... (--load)
 
     @property
     def server_command(self) -> ServerCommand | None:
@@ -53,4 +57,7 @@ class Settings:
             seed=int(data["seed"]),
             repeat=int(data["repeat"]),
             selected=tuple(data["selected"]),
+            profile=str(data.get("profile", "linechat")),
+            quiet_period=data.get("quiet_period"),
+            load=LoadConfig.from_dict(data.get("load")),
         )

@@ -10,9 +10,8 @@ from __future__ import annotations
 import selectors
 import time
 
-import pytest
-
 from chat_conform.checks._bulk import Crowd, Link, line_starting, show_bytes
+from chat_conform.loadscenarios import allow_open_files
 from chat_conform.registry import check
 from chat_conform.session import Chat
 from chat_conform.wire import NOTE, SENT
@@ -48,7 +47,7 @@ def test_hundred_clients(chat: Chat) -> None:
 @check("load.thousand-clients", "LOAD-2")
 def test_thousand_clients(chat: Chat) -> None:
     """1000 clients connect and register together; one MSG reaches the 999 others."""
-    _allow_open_files(1000 + FILE_MARGIN)
+    allow_open_files(1000 + FILE_MARGIN)
     _crowd_broadcast(chat, 1000)
 
 
@@ -147,24 +146,6 @@ def _crowd_broadcast(chat: Chat, count: int) -> None:
             receivers, lambda link: link.has_line(relayed), expecting=show_bytes(relayed)
         )
         chat.transcript.record("checker", NOTE, f"all {len(receivers)} others got the MSG")
-
-
-def _allow_open_files(wanted: int) -> None:
-    """Raise this process's open-file limit to ``wanted`` (within the hard limit), or skip."""
-    try:
-        import resource
-    except ImportError:  # not a Unix: no such limit to raise
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= wanted:
-        return
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ValueError, OSError):
-        target = soft
-    if target < wanted:
-        pytest.skip(f"the checker may open only {target} files (hard limit), {wanted} needed")
 
 
 # -- floods -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ Must fail: dialect.non-reader (nothing arrives for the timeout). Everything else
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # mypy checks this file as part of the package tests.servers.dialect
@@ -25,10 +26,8 @@ class BlockingSendServer(ChatServer):
             for client in list(self.clients):
                 if client is exclude:
                     continue
-                try:
+                with contextlib.suppress(OSError):  # it left: its own thread removes it
                     client.conn.sendall(data)  # BUG: blocks while a receiver does not read
-                except OSError:
-                    pass  # it left: its own thread removes it
 
 
 if __name__ == "__main__":

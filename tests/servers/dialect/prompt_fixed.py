@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import contextlib
 import os
 import queue
 import socket
@@ -162,10 +163,8 @@ class ChatServer:
 
     def drop(self, client: Client) -> None:
         """Disconnect a client; its own thread then removes it."""
-        try:
+        with contextlib.suppress(OSError):
             client.conn.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def remove(self, client: Client) -> None:
         with self.lock:

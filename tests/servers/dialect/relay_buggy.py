@@ -2,7 +2,7 @@
 
 The assignment: "the server accepts several clients; what one sends, the others receive".
 The student's version forwards whatever ``recv(1024)`` returned to every other client, with
-``send()``, from the thread of the client who sent it. Three bugs follow:
+``send()``, from the thread of the client who sent it. Four bugs follow:
 
 1. recv chunks as messages: a line longer than one read, or a line still being typed, is
    forwarded in pieces, and two clients talking at once get their pieces mixed: the others
@@ -12,12 +12,14 @@ The student's version forwards whatever ``recv(1024)`` returned to every other c
    gets BrokenPipeError on it and its thread dies too, until nobody is relayed at all.
 3. a blocking send in the sender's thread: once a client that does not read has full
    buffers, send() blocks the sender's thread forever, and that sender is heard no more.
+4. a client that leaves is closed but never removed from the list: the next message to
+   it raises in the sender's thread, which dies.
 
-Must fail: dialect.integrity (split and glued lines), dialect.reset and dialect.churn
-(messages lost, ConnectionResetError and BrokenPipeError tracebacks), dialect.non-reader
-(nothing arrives for the timeout), dialect.load (lines cut into each other). Passes
-fan-out, sender exclusion, long and non-ASCII messages (one sender at a time), and a
-clean close.
+Must fail: dialect.integrity (split and glued lines), dialect.close, dialect.reset and
+dialect.churn (messages lost, with OSError, ConnectionResetError or BrokenPipeError
+tracebacks), dialect.non-reader (nothing arrives for the timeout), dialect.load (lines cut
+into each other). Passes fan-out, sender exclusion, long and non-ASCII messages (one sender
+at a time, nobody leaving).
 
 Run: python relay_buggy.py [--port N]   (default 8080, or the environment variable PORT)
 """
@@ -41,9 +43,8 @@ def handle(conn):
             break
         for client in clients:
             if client != conn:
-                client.send(data)  # BUG 2 and 3: raises on a dead client; blocks on a full one
-    clients.remove(conn)
-    conn.close()
+                client.send(data)  # BUG 2, 3, 4: raises on a dead client; blocks on a full one
+    conn.close()  # BUG 4: still in the list
 
 
 server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -17,6 +17,7 @@ Run: python relay_fixed.py [--port N]   (default 8080, or the environment variab
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import queue
 import socket
@@ -64,10 +65,8 @@ def broadcast(data: bytes, sender: Peer) -> None:
     for peer in receivers:
         if not peer.send(data):
             print("a client does not read: dropping it", file=sys.stderr)
-            try:
+            with contextlib.suppress(OSError):
                 peer.conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def handle(peer: Peer) -> None:
