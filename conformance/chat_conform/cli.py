@@ -50,6 +50,7 @@ REFERENCE_SERVER = (
     sys.executable,
     *("-m", "linechat.server", "--host", "127.0.0.1", "--port", "{port}"),
     *("--max-clients", "{max_clients}", "--max-output", "{max_output}"),
+    *("--idle-timeout", "{idle_timeout}"),
 )
 
 EPILOG = """\b
@@ -62,8 +63,9 @@ Exit status:
   (when several apply, the first of 3, 1, 4 wins)
 \b
 Placeholders in --server: {port} (a free port; without it the port is in the
-environment as PORT), {max_clients} and {max_output} (values the checks choose;
-checks that need one are skipped when it is missing).
+environment as PORT), {max_clients}, {max_output} and {idle_timeout} (values the
+checks choose, seconds for {idle_timeout} with 0 meaning no limit; checks that need
+one are skipped when it is missing).
 \b
 Profiles: linechat (linechat/1 itself, rule by rule), relay, name-prompt, or a
 TOML file describing another dialect; a dialect is judged on observations (D-...),

@@ -30,7 +30,12 @@ HOST = "127.0.0.1"
 PORT_PLACEHOLDER = "port"
 # Server options a check may choose, with the value used when a check does not choose one.
 # They only reach the server if its command has the matching {placeholder}.
-DEFAULT_SERVER_OPTIONS: dict[str, int] = {"max_clients": 1100, "max_output": 1 << 20}
+# idle_timeout 0 means "no idle limit" (LIFE-2 is a MAY: only one check asks for one).
+DEFAULT_SERVER_OPTIONS: dict[str, int] = {
+    "max_clients": 1100,
+    "max_output": 1 << 20,
+    "idle_timeout": 0,
+}
 KNOWN_PLACEHOLDERS = frozenset({PORT_PLACEHOLDER, *DEFAULT_SERVER_OPTIONS})
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _SHELL_SAFE = re.compile(r"[\w@%+=:,./{}-]+")
@@ -66,7 +71,8 @@ class ServerStartError(Exception):
 
 @dataclass(frozen=True)
 class ServerCommand:
-    """A server command line with placeholders: {port}, {max_clients}, {max_output}."""
+    """A server command line with placeholders: {port}, {max_clients}, {max_output},
+    {idle_timeout}."""
 
     argv: tuple[str, ...]
 

@@ -380,9 +380,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     @click.option(
         "--idle-timeout",
-        type=click.FloatRange(min=0, min_open=True),
+        type=click.FloatRange(min=0),
         default=None,
-        help="Drop registered clients silent this many seconds (LEAVE <name> timeout).",
+        help="Drop registered clients silent this many seconds (LEAVE <name> timeout); "
+        "0 or absent: never.",
     )
     @click.option(
         "--register-timeout",
@@ -417,7 +418,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         _raise_file_limit(max_clients + 64)
         threading.stack_size(512 * 1024)  # 1000 readers need no 8 MiB stacks each
-        config = ServerConfig(host, port, max_clients, max_output, idle_timeout, register_timeout)
+        idle = idle_timeout or None  # 0 means no limit
+        config = ServerConfig(host, port, max_clients, max_output, idle, register_timeout)
         try:
             server = ChatServer(config)
         except OSError as exc:

@@ -1,14 +1,16 @@
-"""LIFE: the server's shutdown.
+"""LIFE: the server's shutdown and idle limit.
 
-LIFE-2 (MAY: a server may time out idle clients) has no check on purpose. Without a short
-idle limit it cannot be observed in bounded time, and the server command has no placeholder
-to set one, so the report lists LIFE-2 as a gap (a rule no check covers), as SPEC.md says.
+LIFE-2 (MAY: a server may time out idle clients) can only be observed when the server is
+started with a short idle limit: ``life.idle-timeout`` runs when the server command has an
+``{idle_timeout}`` placeholder and is skipped, with that reason, otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
+import time
 
 from chat_conform.registry import check
 from chat_conform.session import Chat
@@ -63,3 +65,29 @@ def _expect_bye(client: Client, *, departing: set[str]) -> None:
         if departure is None or departure.group(1) not in departing - {client.name}:
             client.fail(f'expected "BYE" optionally followed by a space and text, got {show(line)}')
     client.fail(f"no BYE after {MAX_LINES_BEFORE_BYE} lines")
+
+
+IDLE_LIMIT_SECONDS = 1
+
+
+@check("life.idle-timeout", "LIFE-2", server_options={"idle_timeout": IDLE_LIMIT_SECONDS})
+def test_idle_timeout(chat: Chat) -> None:
+    """With a 1 s idle limit, a silent client is dropped with `LEAVE <name> timeout` to the
+    others, while a client that keeps talking stays."""
+    sleeper, talker = chat.registered("sleeper", "talker")
+    deadline = time.monotonic() + 3 * IDLE_LIMIT_SECONDS + chat.timeout
+    while time.monotonic() < deadline:
+        talker.send_line("PING still-here")  # activity: the talker must not time out
+        line = talker.read_line(IDLE_LIMIT_SECONDS / 4, expecting="PONG or the LEAVE")
+        if line == "PONG still-here":
+            # Waiting here is the point: only the server's own clock can end the wait.
+            with contextlib.suppress(CheckFailure):
+                line = talker.read_line(IDLE_LIMIT_SECONDS / 4, expecting="the LEAVE")
+        if line.startswith("LEAVE "):
+            if line != f"LEAVE {sleeper.name} timeout":
+                talker.fail(f"expected LEAVE {sleeper.name} timeout, got {show(line)}")
+            return
+    talker.fail(
+        f"{sleeper.name} was silent for {3 * IDLE_LIMIT_SECONDS + chat.timeout:g} s with an idle "
+        f"limit of {IDLE_LIMIT_SECONDS} s, but no LEAVE {sleeper.name} timeout came"
+    )
