@@ -182,7 +182,7 @@ class Room:
 
     def _wake(self) -> None:
         if self.writer is not None:
-            self.writer.wake()
+            self.writer.deliver()
 
     # -- called by the writer thread
 
@@ -245,12 +245,27 @@ class Writer(threading.Thread):
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._woken = False
+        self._sending = threading.Lock()  # one round at a time, on whichever thread
+        self._backlogged: list[Mailbox] = []  # (under _sending) left over, to be watched
         self._stopping = False
         self._retired: list[Mailbox] = []
         self._retire_lock = threading.Lock()
         self._closed = False
         self._tick = tick
         self._tick_interval = tick_interval
+
+    def deliver(self) -> None:
+        """Called by a connection thread after it queued something: send it at once on this
+        thread if no round is in progress (no thread hand-off at low load); otherwise the
+        writer does it. A backlog, a full socket or a closing one is left to the writer."""
+        if threading.current_thread() is self or not self._sending.acquire(blocking=False):
+            self.wake()
+            return
+        try:
+            if self._round([], direct=True):
+                self.wake()
+        finally:
+            self._sending.release()
 
     def wake(self) -> None:
         if not self._woken:  # one wake-up per round, not per line
@@ -287,7 +302,8 @@ class Writer(threading.Thread):
                             self._wake_r.recv(4096)
                     else:
                         writable.append(key.data)
-                self._round(writable)
+                with self._sending:
+                    self._round(writable)
                 if self._tick_interval is not None and time.monotonic() >= next_tick:
                     self._tick()
                     next_tick = time.monotonic() + self._tick_interval
@@ -305,45 +321,79 @@ class Writer(threading.Thread):
             self._unwatch(box)
             box.sock.close()
 
-    def _round(self, writable: list[Mailbox]) -> None:
-        self._woken = False  # changes from here on need another round
+    def _round(self, writable: list[Mailbox], *, direct: bool = False) -> bool:
+        """Send every mailbox what it is due. A ``direct`` round runs on a connection thread
+        and leaves the selector alone: it returns True if the writer must follow up (a box
+        became or is backlogged, or a socket is to be closed)."""
+        if not direct:
+            self._woken = False  # changes from here on need another round
         end, boxes, broadcast = self.room.take_work()
         shared: dict[tuple[int, int], bytes] = {}  # level receivers share one join
+        follow_up = False
         for box in dict.fromkeys([*boxes, *writable]):
-            if box.dead:
-                self._unwatch(box)
-            elif box.watched and box not in writable:
-                self._check_backlog(box, end)  # still full: only see if it is too far behind
-            else:
-                self._flush(box, end, shared)
+            if box.watched and box not in writable:
+                follow_up = True  # still full: the writer checks how far behind it is
+            elif box.dead:
+                follow_up = follow_up or box.watched
+            elif self._flush(box, end, shared):
+                self._backlogged.append(box)
+                follow_up = True
         if broadcast:
             self.room.trim()
+        if direct:
+            return follow_up or bool(self._retired)
+        # The writer's part: watch every backlog until writable, drop the hopeless ones.
+        watched = [key.data for key in self._selector.get_map().values() if key.data]
+        backlogged, self._backlogged = self._backlogged, []
+        for box in dict.fromkeys([*backlogged, *watched]):
+            if box.dead:
+                self._unwatch(box)
+            elif box.partial is not None:
+                self._watch(box)
+                self._check_backlog(box, end)
         if self._retired:
             with self._retire_lock:
                 self._close_retired()
+        return False
 
-    def _flush(self, box: Mailbox, end: int, shared: dict[tuple[int, int], bytes]) -> None:
-        pieces = self._collect(box, end, shared)
-        if not pieces:
-            self._finish_if_done(box)
-            return
-        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    def _flush(self, box: Mailbox, end: int, shared: dict[tuple[int, int], bytes]) -> bool:
+        """Send ``box`` what it is due without blocking; True if some of it is left over
+        (in ``box.partial``, for the writer to watch)."""
+        cursor = box.cursor
+        if (  # the common case: a level receiver with nothing of its own in the way
+            box.partial is None
+            and cursor is not None
+            and cursor < end
+            and box.stop_at is None
+            and not box.private
+            and (not box.own or box.own[0] >= end)
+        ):
+            data: bytes | memoryview | None = shared.get((cursor, end))
+            if data is None:
+                base = self.room.base
+                data = shared[(cursor, end)] = b"".join(self.room.log[cursor - base : end - base])
+            box.cursor = end
+        else:
+            pieces = self._collect(box, end, shared)
+            if not pieces:
+                self._finish_if_done(box)
+                return False
+            data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         try:
             sent = box.sock.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:
-            self._unwatch(box)
             box.kill()  # its reader thread sees the broken socket and says LEAVE
-            return
+            return False
         if sent < len(data):
             box.partial = memoryview(data)[sent:]
-            self._watch(box)
-            self._check_backlog(box, end)
-        else:
-            box.partial = None
+            return True
+        box.partial = None
+        if box.watched and threading.current_thread() is self:
             self._unwatch(box)
-            self._finish_if_done(box)
+        self._finish_if_done(box)
+        return False
 
     def _collect(
         self, box: Mailbox, end: int, shared: dict[tuple[int, int], bytes]
