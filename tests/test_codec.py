@@ -65,7 +65,19 @@ def feed(chunks: Sequence[bytes], *, name: str | None = None, eof: bool = True) 
     if eof:
         conn.receive_data(b"")
         out.extend(conn.events())
-    return simplify(out)
+    return simplify(unrun(out, name))
+
+
+def unrun(events: Sequence[object], name: str | None) -> list[object]:
+    """MsgRun events as the Msg events they stand for (the table speaks line by line)."""
+    flat: list[object] = []
+    for event in events:
+        if isinstance(event, codec.MsgRun):
+            assert name is not None
+            flat.extend(Msg(text) for text in _texts(event.relayed, name))
+        else:
+            flat.append(event)
+    return flat
 
 
 CLOSED = Closed()
@@ -411,8 +423,8 @@ def outcome(conn: ServerConnection, chunks: Sequence[bytes]) -> list[object]:
     return out
 
 
-def _texts(relayed: bytes) -> list[str]:
-    prefix = "MSG Жанна "
+def _texts(relayed: bytes, name: str = "Жанна") -> list[str]:
+    prefix = f"MSG {name} "
     lines = relayed.decode().split("\n")[:-1]
     assert all(line.startswith(prefix) for line in lines)
     return [line[len(prefix) :] for line in lines]

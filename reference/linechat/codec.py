@@ -151,14 +151,15 @@ def _is_control(c: str) -> bool:
     return o < 0x20 or 0x7F <= o <= 0x9F
 
 
+_TEXT_CONTROL: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
 def text_problem(text: str) -> str | None:
     """Why ``text`` is not valid MSG text (MSG-2), or None if it is valid."""
     if not text:
         return "empty"
-    for c in text:
-        if c != "\t" and _is_control(c):
-            return f"control character U+{ord(c):04X}"
-    return None
+    found = _TEXT_CONTROL.search(text)
+    return None if found is None else f"control character U+{ord(found.group()):04X}"
 
 
 # Terminal control: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other two-byte escapes,
@@ -652,8 +653,7 @@ class ServerConnection:
             return None
         count = block.count(b"\n")
         if (
-            count < 2
-            or not block.startswith(b"MSG ")
+            not block.startswith(b"MSG ")
             or block.count(b"\nMSG ") != count - 1
             or block.startswith(b"MSG \n")
             or b"\nMSG \n" in block
