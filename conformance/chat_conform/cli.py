@@ -13,6 +13,7 @@ import os
 import random
 import socket
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
@@ -41,6 +42,7 @@ from chat_conform.results import (
 )
 from chat_conform.selection import Selection, SelectionError
 from chat_conform.settings import OPTION, Settings
+from chat_conform.wire import escape
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CHECKS_DIR = PACKAGE_DIR / "checks"
@@ -264,7 +266,7 @@ def main(**options: Any) -> int:
     if dialect is not None:
         console.print_profile(dialect, settings.quiet_period or dialect.quiet_period)
     if selection.checks:
-        preflight_error = _preflight(settings)
+        preflight_error = _preflight(settings, greeting_hint=dialect is None)
         if preflight_error is not None:
             click.echo(f"chat-conform: {preflight_error}", err=True)
             return EXIT_HARNESS
@@ -375,8 +377,12 @@ def _print_header(run: RunResult, settings: Settings, workers: str, count: int) 
     click.echo(f"running {count} checks\n")
 
 
-def _preflight(settings: Settings) -> str | None:
-    """Start the server once (or reach the --connect one); an error message if impossible."""
+def _preflight(settings: Settings, *, greeting_hint: bool) -> str | None:
+    """Start the server once (or reach the --connect one); an error message if impossible.
+
+    With ``greeting_hint``, also look at the first bytes the server sends: a server written
+    to another assignment (a name prompt, a plain relay) would otherwise fail every check
+    with "expected HELLO" and no word about --profile."""
     if settings.connect is not None:
         host, port = settings.connect
         try:
@@ -391,10 +397,34 @@ def _preflight(settings: Settings) -> str | None:
             options={},
             startup_timeout=settings.startup_timeout,
             port=settings.fixed_port,
-        ):
+        ) as server:
+            if greeting_hint:
+                _hint_if_not_linechat(server.port, min(2.0, settings.timeout))
             return None
     except ServerStartError as error:
         return "server did not start: " + error.describe()
+
+
+def _hint_if_not_linechat(port: int, timeout: float) -> None:
+    """Say so at once if the first bytes are not a linechat/1 greeting."""
+    first = b""
+    address = ("127.0.0.1", port)
+    with contextlib.suppress(OSError), socket.create_connection(address, timeout) as probe:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in first and len(first) < 200 and time.monotonic() < deadline:
+            probe.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = probe.recv(200)
+            if not chunk:
+                break
+            first += chunk
+    if first.startswith(b"HELLO linechat/1"):
+        return
+    seen = f"its first bytes were {escape(first[:80])!r}" if first else "it sent nothing first"
+    click.echo(
+        f"note: a linechat/1 server greets every connection with HELLO linechat/1, but {seen} "
+        f"within {timeout:g} s. If it was written to another assignment, try --profile "
+        "name-prompt (it asks for a name) or --profile relay (it forwards raw bytes).\n"
+    )
 
 
 def _run_checks(

@@ -203,10 +203,21 @@ class ServerProcess:
             if time.monotonic() >= deadline:
                 raise ServerStartError(
                     f"the server did not accept connections on {HOST}:{self.port} "
-                    f"within {timeout:g} s",
-                    self.stderr_tail(),
+                    f"within {timeout:g} s{self._port_hint()}",
+                    self.stderr_tail() + [f"(stdout) {line}" for line in self.stdout.lines(5)],
                 )
             self._listening.wait(READY_POLL_SECONDS)
+
+    def _port_hint(self) -> str:
+        """Where the server listens instead, if it does: the usual mistake is a fixed port."""
+        ports = sorted(_group_listening_ports(self.proc.pid))
+        if not ports:
+            return ""
+        where = ", ".join(str(p) for p in ports)
+        return (
+            f"; it listens on port {where} instead: if that port is fixed in its code, use "
+            f"--port {ports[0]}, or make it take the port from {{port}} or the PORT variable"
+        )
 
     def _final_stderr(self) -> list[str]:
         """The stderr tail once the readers have drained the pipes of an exited process."""
@@ -277,6 +288,19 @@ def port_is_listening(port: int, group: int | None = None) -> bool:
     if not inodes or group is None:
         return bool(inodes)
     return bool(inodes & _group_socket_inodes(group))
+
+
+def _group_listening_ports(group: int) -> set[int]:
+    """The TCP ports that processes of process group ``group`` listen on (Linux; else none)."""
+    inodes = _group_socket_inodes(group) if Path("/proc/net/tcp").exists() else set()
+    ports: set[int] = set()
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        with contextlib.suppress(OSError):
+            for row in table.read_text(encoding="ascii").splitlines()[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def _group_socket_inodes(group: int) -> set[str]:
