@@ -18,6 +18,7 @@ import click
 from chat_conform.loadconfig import (
     DEFAULT_CHURN,
     DEFAULT_CLIENTS,
+    MIN_CLIENTS,
     MIN_MESSAGES,
     TARGET_DELIVERIES,
     LoadConfig,
@@ -42,7 +43,7 @@ def options(command: Command) -> Command:
         ),
         click.option(
             "--clients",
-            type=click.IntRange(min=2),
+            type=click.IntRange(min=MIN_CLIENTS),
             metavar="N",
             help=f"Load: clients that register [default: {DEFAULT_CLIENTS}].",
         ),

@@ -306,7 +306,6 @@ class Delivery:
     receivers_reordering: int = 0
     examples: dict[str, list[str]] = field(default_factory=dict)
     order_conflict: str = ""  # ORDER-4: two receivers that disagree, or ""
-    order_compared: int = 0  # receivers compared with a reference order
     mangled: set[int] = field(default_factory=set)  # receivers that got unknown numbers
 
     def example(self, kind: str, text: str) -> None:
@@ -482,7 +481,6 @@ def _agrees(
 ) -> bool:
     """ORDER-4: whether the receiver's order agrees with the reference order (C-speed pass)."""
     ranks = list(filter(_RANKED, map(rank.__getitem__, receiver.first)))
-    result.order_compared += 1
     if all(map(operator.lt, ranks, islice(ranks, 1, None))):
         return True
     if not result.order_conflict:
@@ -556,7 +554,6 @@ class Latency:
     p90: float = 0.0
     p99: float = 0.0
     max: float = 0.0  # over every delivery, not only the samples
-    first_delivery: float = 0.0  # seconds after the start
     last_delivery: float = 0.0
     series: list[tuple[float, float, float, float]] = field(default_factory=list)
     histogram: list[tuple[float, float, int]] = field(default_factory=list)
@@ -569,7 +566,7 @@ def measure_latency(log: RunLog, delivery: Delivery) -> Latency:
     sent = log.send_times.tolist()
     chunks: list[tuple[float, list[float]]] = []
     worst = 0.0
-    first, last = math.inf, 0.0
+    last = 0.0
     for conn in log.conns:
         ids = conn.ids.tolist()
         start = 0
@@ -579,7 +576,7 @@ def measure_latency(log: RunLog, delivery: Delivery) -> Latency:
                 numbers = [number for number in numbers if number < total]
             if numbers:
                 worst = max(worst, arrived - min(map(sent.__getitem__, numbers)))
-                first, last = min(first, arrived), max(last, arrived)
+                last = max(last, arrived)
                 offset = -start % result.every
                 sampled = [arrived - sent[n] for n in numbers[offset :: result.every]]
                 if sampled:
@@ -588,7 +585,7 @@ def measure_latency(log: RunLog, delivery: Delivery) -> Latency:
     if not chunks:
         return result
     result.max = 1000 * worst
-    result.first_delivery, result.last_delivery = first - started, last - started
+    result.last_delivery = last - started
     values = sorted(value for _, sampled in chunks for value in sampled)
     result.samples = len(values)
     result.p50, result.p90, result.p99 = (1000 * _percentile(values, q) for q in (0.5, 0.9, 0.99))

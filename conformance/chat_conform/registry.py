@@ -118,13 +118,7 @@ def dialect_check(
     It names observations (``D-FANOUT``...) instead of rules, takes the ``room`` fixture,
     and is not applicable to a profile that lacks one of the features in ``needs``.
     """
-    if not _NAME.fullmatch(name):
-        raise ValueError(f"check name {name!r} is not of the form group.what-it-checks")
-    if not observation_ids:
-        raise ValueError(f"dialect check {name}: name at least one observation")
-    unknown = [item for item in observation_ids if item not in OBSERVATIONS]
-    if unknown:
-        raise ValueError(f"dialect check {name}: unknown observation {unknown[0]}")
+    _validate_ids(name, observation_ids, OBSERVATIONS, "observation")
     if set(needs) - set(FEATURES):
         raise ValueError(f"dialect check {name}: unknown feature in {needs}")
 
@@ -143,14 +137,19 @@ def dialect_check(
     return register
 
 
-def _validate(name: str, rule_ids: tuple[str, ...], options: Mapping[str, int]) -> None:
+def _validate_ids(name: str, ids: tuple[str, ...], known: Mapping[str, object], kind: str) -> None:
+    """A check's name has the dotted form and it names at least one known rule/observation."""
     if not _NAME.fullmatch(name):
         raise ValueError(f"check name {name!r} is not of the form group.what-it-checks")
-    if not rule_ids:
-        raise ValueError(f"check {name}: name at least one rule ID")
-    unknown = [rule_id for rule_id in rule_ids if rule_id not in RULES]
+    if not ids:
+        raise ValueError(f"check {name}: name at least one {kind}")
+    unknown = [item for item in ids if item not in known]
     if unknown:
-        raise ValueError(f"check {name}: unknown rule ID {unknown[0]}")
+        raise ValueError(f"check {name}: unknown {kind} {unknown[0]}")
+
+
+def _validate(name: str, rule_ids: tuple[str, ...], options: Mapping[str, int]) -> None:
+    _validate_ids(name, rule_ids, RULES, "rule ID")
     bad_options = sorted(set(options) - set(DEFAULT_SERVER_OPTIONS))
     if bad_options:
         raise ValueError(f"check {name}: unknown server option {bad_options[0]}")

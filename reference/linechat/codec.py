@@ -758,7 +758,7 @@ class ClientConnection:
     ``receive_data`` takes what the server sent (``b""`` at end of stream); ``next_event()``
     returns the next ``ServerEvent``, ``Closed`` once at the end, or None when more data is
     needed. A line that is not valid linechat/1 raises ProtocolError from ``next_event`` (the
-    line is consumed, so a lenient client can go on). ``send(command)`` gives the bytes to
+    line is consumed, so a lenient client can go on). ``encode(command)`` gives the bytes to
     write.
     """
 
@@ -789,7 +789,3 @@ class ClientConnection:
     def events(self) -> Iterator[ServerEvent | Closed]:
         while (event := self.next_event()) is not None:
             yield event
-
-    @staticmethod
-    def send(command: Command) -> bytes:
-        return encode(command)
